@@ -46,7 +46,8 @@ def derive_seed(*parts: object) -> int:
 def set_global_seed(seed: int) -> None:
     """Seed Python, NumPy and (if it is importable) TensorFlow from one integer."""
     random.seed(seed)
-    np.random.seed(seed % (2**32))
+    # The legacy global generator is still what third-party code (e.g. Keras utilities) draws on.
+    np.random.seed(seed % (2**32))  # noqa: NPY002
     os.environ["PYTHONHASHSEED"] = str(seed)
     with contextlib.suppress(ImportError):
         import keras
@@ -103,12 +104,12 @@ def format_table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> st
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
-        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
     numeric = [all(_is_number(row[i]) for row in rows) if rows else False for i in range(len(headers))]
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(v.rjust(w) if num else v.ljust(w)
-                         for v, w, num in zip(values, widths, numeric)).rstrip()
+                         for v, w, num in zip(values, widths, numeric, strict=True)).rstrip()
 
     out = [line(list(headers)), line(["-" * w for w in widths])]
     out.extend(line(row) for row in cells)
