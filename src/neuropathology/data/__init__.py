@@ -14,10 +14,19 @@ Modules, in the order data flows through them:
 * ``data_loader`` - the ``tf.data`` pipeline and the single preprocessing function shared by
   training and serving.
 * ``synthetic`` - the built-in synthetic brain-MRI dataset used when no real data is present.
+
+The names below are re-exported for convenience. ``data_loader`` is not: it imports
+TensorFlow, and ``neuropathology audit`` or ``synth`` should not pay for that; import it as
+``from neuropathology.data.data_loader import make_dataset``.
 """
 
 from __future__ import annotations
 
+from neuropathology.data.dedup import (
+    exact_duplicate_groups,
+    near_duplicate_groups,
+    perceptual_hashes,
+)
 from neuropathology.data.discovery import (
     KAGGLE_4CLASS_ALIASES,
     SPLIT_NAMES,
@@ -35,6 +44,16 @@ from neuropathology.data.io import (
     read_image,
     read_image_info,
 )
+from neuropathology.data.splits import assert_no_leakage, split_dataset
+from neuropathology.data.synthetic import (
+    CLASS_NAMES as SYNTHETIC_CLASS_NAMES,
+)
+from neuropathology.data.synthetic import (
+    ensure_dataset,
+    generate_arrays,
+    generate_slice,
+    write_dataset,
+)
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -45,8 +64,18 @@ __all__ = [
     "DatasetError",
     "ImageInfo",
     "ImageReadError",
+    "SYNTHETIC_CLASS_NAMES",
     "Sample",
+    "assert_no_leakage",
     "discover_dataset",
+    "ensure_dataset",
+    "exact_duplicate_groups",
+    "generate_arrays",
+    "generate_slice",
+    "near_duplicate_groups",
+    "perceptual_hashes",
+    "split_dataset",
+    "write_dataset",
     "is_image_file",
     "read_image",
     "read_image_info",
