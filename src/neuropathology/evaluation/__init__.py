@@ -1,0 +1,5 @@
+"""Evaluation: the one place classification metrics are computed."""
+
+from neuropathology.evaluation.metrics import classification_metrics, metrics_table
+
+__all__ = ["classification_metrics", "metrics_table"]
