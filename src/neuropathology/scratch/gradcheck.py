@@ -39,20 +39,8 @@ def numerical_gradient(f: Callable[[], float], x: Array, h: float = 1e-5) -> Arr
     ``f`` takes no arguments and reads ``x`` (e.g. a closure over a layer whose parameter
     ``x`` is): this lets the same routine differentiate inputs and parameters.
     """
-    if x.dtype != np.float64:
-        raise TypeError(f"gradient checks need float64 arrays, got {x.dtype}: cast with astype")
-    grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
-    for _ in it:
-        idx = it.multi_index
-        old = x[idx]
-        x[idx] = old + h
-        f_plus = f()
-        x[idx] = old - h
-        f_minus = f()
-        x[idx] = old
-        grad[idx] = (f_plus - f_minus) / (2 * h)
-    return grad
+    # A scalar output is the vector-Jacobian product with dout = 1.
+    return numerical_gradient_array(f, x, np.float64(1.0), h)
 
 
 def numerical_gradient_array(f: Callable[[], Array], x: Array, dout: Array,
