@@ -10,6 +10,12 @@ Speed: the forward pass is one ``tf.function`` traced once for a (None, S, S, 3)
 input. A naive eager ``model(x)`` call re-dispatches every layer from Python on each call;
 the traced graph runs as a single op, which matters for the single-image latency of an app
 (see ``benchmarks/train_throughput.py``).
+
+Calibration: when the run holds ``calibration.json`` (written by ``neuropathology evaluate``),
+``from_run`` reads its temperature T and every prediction becomes softmax(log(p) / T). The
+model ends in a softmax, so log p equals the logits minus a per-row constant, which cancels in
+the softmax: this is exactly temperature scaling of the logits (see
+``neuropathology.evaluation.calibration``). T > 0 never changes the predicted class.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from neuropathology.data.data_loader import PreprocessConfig, preprocess_arrays, preprocess_paths
+from neuropathology.evaluation.calibration import apply_temperature, load_temperature
 
 PathLike = str | os.PathLike[str]
 
@@ -41,8 +48,11 @@ class Predictor:
     """
 
     def __init__(self, model: Any, class_names: Sequence[str], preprocess: PreprocessConfig,
-                 *, batch_size: int = 32) -> None:
+                 *, batch_size: int = 32, temperature: float = 1.0) -> None:
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
         self.model = model
+        self.temperature = float(temperature)
         self.class_names: tuple[str, ...] = tuple(class_names)
         self.preprocess = preprocess
         self.batch_size = int(batch_size)
@@ -53,8 +63,13 @@ class Predictor:
         )
 
     @classmethod
-    def from_run(cls, run_dir: PathLike, *, batch_size: int = 32) -> Predictor:
-        """Load ``model.keras``, the preprocessing and the class names of a run directory."""
+    def from_run(cls, run_dir: PathLike, *, batch_size: int = 32,
+                 calibrated: bool = True) -> Predictor:
+        """Load ``model.keras``, the preprocessing and the class names of a run directory.
+
+        ``calibrated``: apply the temperature of the run's ``calibration.json`` if it has one
+        (``False``: the raw model probabilities, as the evaluation needs to fit T).
+        """
         import keras
 
         run = Path(run_dir)
@@ -66,17 +81,24 @@ class Predictor:
                     "folder `neuropathology train` printed at the end (e.g. runs/<name>), or "
                     "rerun the interrupted training command to finish it")
         config = json.loads(config_path.read_text(encoding="utf-8"))
+        temperature = (load_temperature(run) if calibrated else None) or 1.0
         model = keras.saving.load_model(model_path, compile=False)
         return cls(model, config["class_names"], PreprocessConfig.from_dict(config["preprocess"]),
-                   batch_size=batch_size)
+                   batch_size=batch_size, temperature=temperature)
 
     # -- prediction ------------------------------------------------------------------------
 
     def predict_batch(self, images: np.ndarray) -> np.ndarray:
-        """Already preprocessed float32 (N, S, S, 3) -> probabilities (N, C) in one call."""
+        """Already preprocessed float32 (N, S, S, 3) -> probabilities (N, C) in one call.
+
+        With a temperature T != 1: softmax(log(p) / T) of the model's probabilities p.
+        """
         if len(images) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
-        return self._forward(tf.convert_to_tensor(images, tf.float32)).numpy()
+        probs = self._forward(tf.convert_to_tensor(images, tf.float32)).numpy()
+        if self.temperature == 1.0:
+            return probs
+        return apply_temperature(probs, self.temperature).astype(np.float32)
 
     def predict_paths(self, paths: Sequence[PathLike], *, progress: bool = False) -> np.ndarray:
         """Image files -> probabilities (N, C), columns in ``class_names`` order.

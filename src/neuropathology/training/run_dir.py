@@ -10,6 +10,8 @@ Layout of ``<output-dir>/<name>/``::
     model.keras          the final model (best validation epoch of the last stage)
     metrics.json         held-out test split metrics (evaluation.metrics)
     COMPLETE             written last: its presence means every file above is final
+    calibration.json     temperature T fitted on val by `neuropathology evaluate` (the
+                         Predictor applies it); evaluation/ holds that command's report
     state.json           progress between stages (which stage finished, after how many epochs)
     checkpoints/         best weights per stage (atomic) and the weights each stage ended with
     backup/stage<k>/     keras.callbacks.BackupAndRestore state of an unfinished stage
