@@ -20,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("neuropathology.data.synthetic", "write the built-in synthetic MRI dataset to disk"),
     "audit": ("neuropathology.data.audit", "audit an image dataset: counts, sizes, bad files, duplicates"),
     "train": ("neuropathology.training.cli", "train the classifier (two-stage transfer learning)"),
+    "explain": ("neuropathology.explain.cli",
+                "explain predictions: Grad-CAM & co. overlays, localisation and faithfulness"),
+    "evaluate": ("neuropathology.evaluation.cli",
+                 "evaluate a run: metrics, calibration, uncertainty, statistics, report"),
 }
 
 
