@@ -281,3 +281,11 @@ def test_a_broken_run_gives_a_message_not_a_stack_trace(app_runs, tmp_path, monk
     at.file_uploader[0].set_value(("slice.png", slice_png(), "image/png")).run()
     assert not at.exception
     assert at.error[0].value.startswith("The model of run 'broken' could not be loaded")
+
+
+def test_class_pages_accept_every_kaggle_spelling():
+    from neuropathology.app.classes import CLASS_INFO, info_for
+
+    for name in ("glioma_tumor", "Meningioma", "notumor", "no_tumor", "pituitary_tumor", "no"):
+        assert info_for(name) in CLASS_INFO.values(), name
+    assert info_for("Glioblastoma T1C+") is None

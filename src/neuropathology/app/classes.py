@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from neuropathology.data.discovery import KAGGLE_4CLASS_ALIASES
+
 NOTICE = ("**Research and education only - not for diagnosis.** This app is not a medical "
           "device. Its output must never be used for a diagnosis, a treatment decision or any "
           "other clinical purpose. Anyone with a health concern should see a clinician.")
@@ -112,16 +114,11 @@ REFERENCES: tuple[tuple[str, str], ...] = (
      "https://doi.org/10.1093/neuonc/noab150"),
 )
 
-_ALIASES = {
-    "glioma_tumor": "glioma", "meningioma_tumor": "meningioma", "pituitary_tumor": "pituitary",
-    "notumor": "no_tumor", "no_tumour": "no_tumor", "no": "no_tumor", "normal": "no_tumor",
-}
-
-
 def canonical(class_name: str) -> str:
-    """A run's class name -> the key of :data:`CLASS_INFO` (Kaggle spellings accepted)."""
-    key = class_name.strip().lower().replace(" ", "_").replace("-", "_")
-    return _ALIASES.get(key, key)
+    """A run's class name -> the key of :data:`CLASS_INFO` (the Kaggle spellings that
+    ``neuropathology.data.discovery.KAGGLE_4CLASS_ALIASES`` maps are accepted)."""
+    key = class_name.strip().lower()
+    return KAGGLE_4CLASS_ALIASES.get(key, key.replace(" ", "_").replace("-", "_"))
 
 
 def info_for(class_name: str) -> ClassInfo | None:
