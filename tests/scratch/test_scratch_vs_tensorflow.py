@@ -55,6 +55,18 @@ def tf_vjp(fn, arrays: list[np.ndarray], R: np.ndarray) -> tuple[np.ndarray, lis
     return out.numpy(), [g.numpy() for g in tape.gradient(loss, tensors)]
 
 
+def keras_layer_vjp(layer, x: np.ndarray, R: np.ndarray, weights: list, **call_kwargs
+                    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Keras ``layer(x)``, and the gradients of ``sum(out * R)`` w.r.t. ``x`` and ``weights``."""
+    x_t = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x_t)
+        out = layer(x_t, **call_kwargs)
+        loss = tf.reduce_sum(out * R)
+    dx, *dweights = tape.gradient(loss, [x_t, *weights])
+    return out.numpy(), dx.numpy(), [g.numpy() for g in dweights]
+
+
 def random_image(rng: np.random.Generator, channels: int) -> np.ndarray:
     h, w = (int(v) for v in rng.integers(6, 14, size=2))
     return rng.standard_normal((int(rng.integers(1, 4)), h, w, channels)).astype(F32)
@@ -92,15 +104,10 @@ def test_dense_matches_keras() -> None:
     kd.set_weights([layer.params["W"].T, layer.params["b"]])  # Keras stores kernel = W^T
     out = layer.forward(x)
     R = rng.standard_normal(out.shape).astype(F32)
-    x_t = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x_t)
-        k_out = kd(x_t)
-        loss = tf.reduce_sum(k_out * R)
-    dx_t, dk, db = tape.gradient(loss, [x_t, kd.kernel, kd.bias])
+    k_out, dx_t, (dk, db) = keras_layer_vjp(kd, x, R, [kd.kernel, kd.bias])
     close(out, k_out, "forward")
     close(layer.backward(R), dx_t, "dx")
-    close(layer.grads["W"], dk.numpy().T, "dW")
+    close(layer.grads["W"], dk.T, "dW")
     close(layer.grads["b"], db, "db")
 
 
@@ -208,12 +215,8 @@ def test_batchnorm_matches_keras(shape) -> None:
     for training in (True, False):
         out = ours.forward(x, training=training)
         R = rng.standard_normal(shape).astype(F32)
-        x_t = tf.constant(x)
-        with tf.GradientTape() as tape:
-            tape.watch(x_t)
-            k_out = kbn(x_t, training=training)
-            loss = tf.reduce_sum(k_out * R)
-        dx, dg, dbeta = tape.gradient(loss, [x_t, kbn.gamma, kbn.beta])
+        k_out, dx, (dg, dbeta) = keras_layer_vjp(kbn, x, R, [kbn.gamma, kbn.beta],
+                                                 training=training)
         close(out, k_out, f"forward training={training}")
         close(ours.backward(R), dx, f"dx training={training}")
         close(ours.grads["gamma"], dg, "dgamma")
@@ -234,12 +237,7 @@ def test_layernorm_matches_keras() -> None:
     kln.set_weights([ours.params["gamma"], ours.params["beta"]])
     out = ours.forward(x)
     R = rng.standard_normal(x.shape).astype(F32)
-    x_t = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x_t)
-        k_out = kln(x_t)
-        loss = tf.reduce_sum(k_out * R)
-    dx, dg, db = tape.gradient(loss, [x_t, kln.gamma, kln.beta])
+    k_out, dx, (dg, db) = keras_layer_vjp(kln, x, R, [kln.gamma, kln.beta])
     close(out, k_out, "forward")
     close(ours.backward(R), dx, "dx")
     close(ours.grads["gamma"], dg, "dgamma")
