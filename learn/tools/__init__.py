@@ -4,8 +4,9 @@
 * :mod:`learn.tools.refs` -- check (``--fix``: update) the references into ``src/``.
 * :mod:`learn.tools.figures` -- every referenced image exists; figure scripts run.
 * :mod:`learn.tools.status` -- the status table of ``learn/README.md`` matches the files.
+* :mod:`learn.tools.notebooks` -- export the pages to Colab notebooks (``--check``: in sync).
 
-``tests/test_course.py`` turns all four into pytest tests. Run from the repository root, e.g.
+``tests/test_course.py`` and ``tests/test_course_notebooks.py`` turn them into pytest tests. Run from the repository root, e.g.
 ``python -m learn.tools.refs --fix``.
 """
 
