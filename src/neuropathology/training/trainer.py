@@ -74,7 +74,13 @@ from neuropathology.training.run_dir import (
     environment_info,
     plan_run,
 )
-from neuropathology.utils.helpers import atomic_path, atomic_write_json, derive_seed, get_logger
+from neuropathology.utils.helpers import (
+    atomic_path,
+    atomic_write_json,
+    derive_seed,
+    get_logger,
+    set_global_seed,
+)
 
 log = get_logger("training")
 
@@ -449,8 +455,6 @@ def reproducible(seed: int, *, deterministic: bool = True) -> Iterator[None]:
     process-wide switch, so it is turned off again afterwards if it was off before.
     """
     from tensorflow.python.framework import config as tf_config
-
-    from neuropathology.utils.helpers import set_global_seed
 
     set_global_seed(seed)
     was_enabled = tf_config.is_op_determinism_enabled()
