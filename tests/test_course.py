@@ -7,6 +7,7 @@ on small temporary pages, so that each check is seen to fail when it should.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -41,7 +42,7 @@ def _slowest_pages(request):
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(LEARN_DIR)) for p in PAGES])
 def test_page_runs(page: Path) -> None:
-    result = mdrun.run_page(page, copy_dir=True)
+    result = mdrun.run_page(page, isolated=True)
     _RESULTS.append(result)
     mdrun.check_time_limit(result)
 
@@ -116,14 +117,35 @@ def test_runner_shares_namespace_skips_marked_blocks_and_uses_page_dir(tmp_path:
     assert (tmp_path / "figures" / "out.txt").read_text() == "42"
 
 
-def test_runner_in_copy_leaves_page_dir_untouched(tmp_path: Path) -> None:
+def test_isolated_run_sees_only_an_empty_figures_folder_like_colab(tmp_path: Path) -> None:
     page = _page(tmp_path, """\
         ```python
-        open("made.txt", "w").write("x")
+        import os
+        seen = sorted(os.listdir("."))
+        open("figures/made.png", "w").write("x")
         ```
         """)
-    mdrun.run_page(page, copy_dir=True)
-    assert not (tmp_path / "made.txt").exists()
+    (tmp_path / "data.txt").write_text("only in the repository", encoding="utf-8")
+    result = mdrun.run_page(page, isolated=True)
+    assert result.namespace["seen"] == ["figures"]
+    assert not (tmp_path / "figures" / "made.png").exists()  # the tree is left alone
+
+    reader = _page(tmp_path, """\
+        ```python
+        open("data.txt").read()
+        ```
+        """, name="reader.md")
+    mdrun.run_page(reader)  # in place it can read the file next to it ...
+    with pytest.raises(mdrun.BlockError, match="FileNotFoundError"):
+        mdrun.run_page(reader, isolated=True)  # ... in Colab (isolated) it could not
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(LEARN_DIR)) for p in PAGES])
+def test_pages_do_not_import_the_course_tools(page: Path) -> None:
+    """Colab installs the package ``neuropathology`` only; ``learn`` is not installed there."""
+    bad = [b.first_line for b in mdrun.code_blocks(page.read_text(encoding="utf-8"))
+           if b.runs and re.search(r"^\s*(from|import)\s+learn\b", b.source, re.M)]
+    assert not bad, f"{page}: blocks at lines {bad} import learn, which Colab does not have"
 
 
 def test_runner_reports_page_block_and_markdown_line(tmp_path: Path) -> None:

@@ -12,9 +12,11 @@ Rules (documented for authors in ``learn/README.md``):
   module) -- TensorFlow are seeded with :data:`SEED`; matplotlib uses the Agg backend.
 * NumPy's BLAS runs single-threaded (``threadpoolctl``): pages multiply small matrices, for
   which threads only add overhead, and one thread keeps timings stable on a shared CPU.
-* The working directory is the page's directory (or a temporary copy of it, ``copy_dir=True``,
-  which the tests use so that running the course never rewrites files in the tree), so a block
-  may write ``figures/x.png`` next to the page.
+* The working directory is the page's directory, so a block may write ``figures/x.png`` next
+  to the page. With ``isolated=True`` (what the tests use) it is instead an empty temporary
+  folder holding only an empty ``figures/``: what a Colab notebook sees after its set-up cell.
+  So the tests never rewrite files in the tree, and a page that reads a file of the repository
+  (which a Colab user does not have) fails here first.
 
 Errors name the page, the block number and the line *in the Markdown file*: each block is
 compiled with the page's path as its file name and padded so that its line numbers are the
@@ -33,7 +35,6 @@ import contextlib
 import os
 import random
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -151,7 +152,7 @@ def _format_error(page: Path, block: Block, exc: BaseException) -> str:
             f"raised {type(exc).__name__}\nTraceback (most recent call last):\n{tb}{detail}")
 
 
-def run_page(page: Path, *, copy_dir: bool = False) -> PageResult:
+def run_page(page: Path, *, isolated: bool = False) -> PageResult:
     """Run ``page``'s python blocks; raise :class:`BlockError` on the first failure."""
     page = Path(page).resolve()
     blocks = code_blocks(page.read_text(encoding="utf-8"))
@@ -169,10 +170,9 @@ def run_page(page: Path, *, copy_dir: bool = False) -> PageResult:
     _seed(any(USES_TF.search(b.source) for b in runnable))
     with contextlib.ExitStack() as stack:
         workdir = page.parent
-        if copy_dir:
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="course-")))
-            workdir = tmp / page.parent.name
-            shutil.copytree(page.parent, workdir)
+        if isolated:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="course-")))
+            (workdir / "figures").mkdir()
         stack.enter_context(_working_dir(workdir))
         # One BLAS thread: the course multiplies small matrices, for which OpenBLAS threads
         # cost far more than they save on a busy 2-core machine (10x slower, measured).
@@ -214,14 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m learn.tools.mdrun", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pages", nargs="*", type=Path, help="Markdown pages (default: all)")
-    parser.add_argument("--copy", action="store_true",
-                        help="run in a temporary copy of each page's folder (writes nothing)")
+    parser.add_argument("--isolated", action="store_true",
+                        help="run each page in an empty temporary folder, as Colab would "
+                             "(writes nothing into the tree)")
     args = parser.parse_args(argv)
     pages = args.pages or course_pages()
     results, failed = [], 0
     for page in pages:
         try:
-            result = run_page(page, copy_dir=args.copy)
+            result = run_page(page, isolated=args.isolated)
             check_time_limit(result)
         except AssertionError as exc:
             print(f"FAIL {exc}", file=sys.stderr)
