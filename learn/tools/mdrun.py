@@ -158,7 +158,7 @@ def run_page(page: Path, *, isolated: bool = False) -> PageResult:
     blocks = code_blocks(page.read_text(encoding="utf-8"))
     runnable = [b for b in blocks if b.runs]
     start = time.perf_counter()
-    namespace: dict = {"__name__": "__main__", "__file__": str(page)}
+    namespace: dict = {"__name__": "__main__"}  # no __file__: a notebook has none either
     if not runnable:
         return PageResult(page, 0.0, 0, len(blocks), namespace)
 
