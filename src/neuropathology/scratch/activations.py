@@ -40,7 +40,10 @@ def relu6_grad(z: Array) -> Array:
 
 
 def leaky_relu(z: Array, alpha: float = 0.2) -> Array:
-    """``z`` for z > 0, ``alpha z`` otherwise (Keras 3's default ``negative_slope`` is 0.2)."""
+    """``z`` for z > 0, ``alpha z`` otherwise (0.2 as in ``keras.activations.leaky_relu``).
+
+    Keras's *layer* ``keras.layers.LeakyReLU`` defaults to a slope of 0.3, not 0.2.
+    """
     return np.where(z > 0, z, alpha * z)
 
 
