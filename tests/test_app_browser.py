@@ -104,7 +104,9 @@ def test_upload_predict_and_overlay_in_chromium(server, tmp_path):
             overlay = page.locator("[data-testid=stImage] img")
             overlay.first.wait_for(timeout=60_000)
             assert page.get_by_text("Grad-CAM for class").count() >= 1
-            assert page.get_by_role("button", name="Download report (JSON)").count() == 1
+            download = page.get_by_role("button", name="Download report (JSON)")
+            download.first.wait_for(timeout=60_000)  # drawn after the overlay; slow when loaded
+            assert download.count() == 1
             body = page.inner_text("body")
             assert "Traceback" not in body
             box = overlay.first.bounding_box()
