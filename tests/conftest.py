@@ -1,5 +1,6 @@
 """Shared pytest setup: put ``tests/`` on ``sys.path`` so tests can ``from fixtures import ...``;
-the session-scoped ``app_runs`` fixture shared by the app tests."""
+the session-scoped ``app_runs`` fixture shared by the app tests; the table of the slowest course
+pages at the end of a run."""
 
 from __future__ import annotations
 
@@ -37,3 +38,23 @@ def app_runs(tmp_path_factory):
         shutil.copytree(result.run_dir, root / "runs" / "tiny-plain")
         assert evaluate_main(["--run", str(result.run_dir), "--n-boot", "20"]) == 0
     return root / "runs", progress
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print the slowest course pages, from the ``course_page`` property of ``test_page_runs``.
+
+    The property travels with the test report, so this works in a plain run and under
+    pytest-xdist (whose workers are other processes).
+    """
+    pages = [value for rep in terminalreporter.stats.get("passed", [])
+             for name, value in getattr(rep, "user_properties", ()) if name == "course_page"]
+    if not pages:
+        return
+    root = str(Path(_TESTS_DIR).parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from learn.tools.mdrun import PageResult, report
+
+    terminalreporter.write_line("")
+    terminalreporter.write_line(report([PageResult(Path(path), seconds, run, skipped)
+                                        for path, seconds, run, skipped in pages]))

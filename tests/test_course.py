@@ -23,27 +23,17 @@ from learn.tools import LEARN_DIR, course_pages, mdrun, refs, status  # noqa: E4
 from learn.tools import figures as figs  # noqa: E402
 
 PAGES = course_pages()
-_RESULTS: list[mdrun.PageResult] = []
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _slowest_pages(request):
-    yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None and capture is not None and _RESULTS:
-        with capture.global_and_fixture_disabled():  # print past pytest's output capture
-            reporter.write_line("")
-            reporter.write_line(mdrun.report(_RESULTS))
 
 
 # --------------------------------------------------------------------------- the course itself
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(LEARN_DIR)) for p in PAGES])
-def test_page_runs(page: Path) -> None:
+def test_page_runs(page: Path, record_property) -> None:
     result = mdrun.run_page(page, isolated=True)
-    _RESULTS.append(result)
+    # read back by conftest.pytest_terminal_summary (works under pytest-xdist too)
+    record_property("course_page", (str(result.path), result.seconds, result.blocks_run,
+                                    result.blocks_skipped))
     mdrun.check_time_limit(result)
 
 
