@@ -10,7 +10,6 @@ Every figure is a pure function of fixed seeds, so reruns redraw the same pictur
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib
@@ -18,13 +17,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from figure_output import run  # noqa: E402 - sibling module
 from scipy.special import gammaln  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
 
 from neuropathology import scratch  # noqa: E402
 from neuropathology.data.synthetic import generate_arrays  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
 
 
 def activations(out: Path) -> Path:
@@ -552,15 +549,7 @@ FIGURES = (activations, xor_geometry, gradient_norms, high_dimensions, mri_pca, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=HERE / "figures")
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    # One BLAS thread, as when the pages run: the matrices are small, and threads only add
-    # overhead (and could change the last bits of a result).
-    with threadpool_limits(limits=1, user_api="blas"):
-        for make in FIGURES:
-            print(make(args.out))
+    run(FIGURES, __doc__, argv, blas_threads=1)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ Convolution here means what deep-learning libraries compute, cross-correlation
 
 from __future__ import annotations
 
-import argparse
-import io
 from pathlib import Path
 
 import matplotlib
@@ -25,10 +23,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from figure_output import run, save_png  # noqa: E402 - sibling module
 from matplotlib.patches import Rectangle  # noqa: E402
 from scipy import ndimage, signal  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
 DPI = 90
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=float)
@@ -44,17 +42,7 @@ def _slice(label: str = "glioma", size: int = 128, seed: int = 4) -> np.ndarray:
 
 
 def _save(fig: plt.Figure, out: Path, name: str) -> Path:
-    """Save as a 256-colour PNG: the noisy MRI panels stay well under 200 KB."""
-    from PIL import Image
-
-    path = out / f"session02_{name}.png"
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=DPI)
-    plt.close(fig)
-    buffer.seek(0)
-    with Image.open(buffer) as image:
-        image.convert("RGB").quantize(256).save(path, optimize=True)
-    return path
+    return save_png(fig, out / f"session02_{name}.png", dpi=DPI)
 
 
 def _grid(ax: plt.Axes, values: np.ndarray, cmap: str = "Greys", fmt: str = "{:g}",
@@ -346,12 +334,7 @@ FIGURES = (sliding_window, sobel_mri, equivariance, padding_stride_dilation, rec
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=HERE / "figures")
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for make in FIGURES:
-        print(make(args.out))
+    run(FIGURES, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ same constants as in Session 03 Part A, which recomputes and asserts the numbers
 
 from __future__ import annotations
 
-import argparse
 import functools
-import io
 from pathlib import Path
 
 import matplotlib
@@ -26,10 +24,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from figure_output import run, save_png  # noqa: E402 - sibling module
 from matplotlib.patches import FancyArrowPatch, Rectangle  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
 DPI = 90
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=float)
@@ -46,17 +44,7 @@ TOY_THETA_T = 1.0 * TOY_U1 + 3.0 * TOY_U2
 
 
 def _save(fig: plt.Figure, out: Path, name: str) -> Path:
-    """Save as a 256-colour PNG, which keeps every figure well under 200 KB."""
-    from PIL import Image
-
-    path = out / f"session03_{name}.png"
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=DPI)
-    plt.close(fig)
-    buffer.seek(0)
-    with Image.open(buffer) as image:
-        image.convert("RGB").quantize(256).save(path, optimize=True)
-    return path
+    return save_png(fig, out / f"session03_{name}.png", dpi=DPI)
 
 
 def _box(ax: plt.Axes, x: float, y: float, w: float, h: float, text: str, color: str,
@@ -556,12 +544,7 @@ FIGURES = (transfer_modes, domain_shift, quadrant, finetune_geometry, separable,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=HERE / "figures")
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for make in FIGURES:
-        print(make(args.out))
+    run(FIGURES, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ project's ``neuropathology.scratch.schedules``, which follow Keras' formulas.
 
 from __future__ import annotations
 
-import argparse
-import io
 from pathlib import Path
 
 import matplotlib
@@ -23,29 +21,18 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from figure_output import run, save_png  # noqa: E402 - sibling module
 from scipy.special import expit, logsumexp  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
 
 from neuropathology.scratch import schedules  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
 DPI = 90
 RAVINE_KAPPA = 50.0  # the ravine of A.2 and A.4: f = (x^2 + kappa y^2) / 2
 RAVINE_START = np.array([-9.0, 1.2])
 
 
 def _save(fig: plt.Figure, out: Path, name: str) -> Path:
-    """Save as a 256-colour PNG (small files; the line art loses nothing visible)."""
-    from PIL import Image
-
-    path = out / f"session04_{name}.png"
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=DPI)
-    plt.close(fig)
-    buffer.seek(0)
-    with Image.open(buffer) as image:
-        image.convert("RGB").quantize(256).save(path, optimize=True)
-    return path
+    return save_png(fig, out / f"session04_{name}.png", dpi=DPI)
 
 
 # --------------------------------------------------------------------------- A.1 landscape
@@ -618,13 +605,7 @@ FIGURES = (landscape, ravine, minibatch, momentum, adaptive, schedules_figure, s
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=HERE / "figures")
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    with threadpool_limits(limits=1):  # small matrices: one BLAS thread, as the pages run
-        for make in FIGURES:
-            print(make(args.out))
+    run(FIGURES, __doc__, argv, blas_threads=1)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ exactly what training applies.
 
 from __future__ import annotations
 
-import argparse
-import io
 import math
 from pathlib import Path
 
@@ -26,39 +24,25 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from figure_output import run, save_png  # noqa: E402 - sibling module
 from matplotlib.patches import Circle, Polygon, Rectangle  # noqa: E402
 from numpy.polynomial import Legendre, legendre  # noqa: E402
 from scipy import stats  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
 DPI = 90
 
 N_TRAIN, SIGMA = 15, 0.25
 
 
-def _save(fig: plt.Figure, out: Path, name: str, mri: bool = False) -> Path:
-    """Save as a palette PNG under 200 KB. Figures with noisy MRI panels get a fixed palette
-    (48 greys and the matplotlib colours the figure uses) instead of an adaptive one."""
-    from PIL import Image
+#: For figures with noisy MRI panels: 48 greys and the matplotlib colours drawn on top of them.
+MRI_PALETTE = ([(int(v), int(v), int(v)) for v in np.linspace(0, 255, 48).round()]
+               + [tuple(int(255 * c) for c in matplotlib.colors.to_rgb(f"tab:{n}"))
+                  for n in ("blue", "orange", "green", "red", "purple", "brown")])
 
-    path = out / f"session05_{name}.png"
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=DPI)
-    plt.close(fig)
-    buffer.seek(0)
-    with Image.open(buffer) as image:
-        rgb = image.convert("RGB")
-        if not mri:
-            rgb.quantize(256).save(path, optimize=True)
-            return path
-        greys = [(v, v, v) for v in np.linspace(0, 255, 48).round().astype(int)]
-        named = [tuple(int(255 * c) for c in matplotlib.colors.to_rgb(f"tab:{n}"))
-                 for n in ("blue", "orange", "green", "red", "purple", "brown")]
-        colors = greys + named
-        palette = Image.new("P", (1, 1))
-        palette.putpalette([c for rgb_ in colors for c in rgb_] + [0] * 3 * (256 - len(colors)))
-        rgb.quantize(palette=palette, dither=Image.Dither.NONE).save(path, optimize=True)
-    return path
+
+def _save(fig: plt.Figure, out: Path, name: str, mri: bool = False) -> Path:
+    return save_png(fig, out / f"session05_{name}.png", dpi=DPI,
+                    palette=MRI_PALETTE if mri else None)
 
 
 def truth(x: np.ndarray) -> np.ndarray:
@@ -742,12 +726,7 @@ FIGURES = (polynomial_fits, learning_curves, bias_variance, l1_l2_geometry,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=HERE / "figures")
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for make in FIGURES:
-        print(make(args.out))
+    run(FIGURES, __doc__, argv)
 
 
 if __name__ == "__main__":

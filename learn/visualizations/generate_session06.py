@@ -25,8 +25,6 @@ The metric functions are scikit-learn's and the project's (``neuropathology.eval
 
 from __future__ import annotations
 
-import argparse
-import io
 from pathlib import Path
 
 import matplotlib
@@ -34,6 +32,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from figure_output import run, save_png  # noqa: E402 - sibling module
 from scipy.special import expit, logit, softmax  # noqa: E402
 from scipy.special import ndtr as Phi  # noqa: E402
 from scipy.stats import binom, norm  # noqa: E402
@@ -46,7 +45,6 @@ from sklearn.metrics import (  # noqa: E402
     roc_curve,
 )
 
-HERE = Path(__file__).resolve().parent
 DPI = 90
 
 MU, SIGMA, N_PER_CLASS = 2.0, 2.0, 1000  # binormal scores: N(-MU, SIGMA^2) vs N(+MU, SIGMA^2)
@@ -65,17 +63,7 @@ NEG_COLOR, POS_COLOR = "tab:blue", "tab:red"
 
 
 def _save(fig: plt.Figure, out: Path, name: str) -> Path:
-    """Save as a 256-colour PNG (small files; the line art loses nothing visible)."""
-    from PIL import Image
-
-    path = out / f"session06_{name}.png"
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=DPI)
-    plt.close(fig)
-    buffer.seek(0)
-    with Image.open(buffer) as image:
-        image.convert("RGB").quantize(256).save(path, optimize=True)
-    return path
+    return save_png(fig, out / f"session06_{name}.png", dpi=DPI)
 
 
 def binormal_scores() -> tuple[np.ndarray, np.ndarray]:
@@ -456,12 +444,7 @@ FIGURES = (threshold, roc, prevalence, confusion, imbalance, reliability, costs,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=HERE / "figures")
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for make in FIGURES:
-        print(make(args.out))
+    run(FIGURES, __doc__, argv)
 
 
 if __name__ == "__main__":
