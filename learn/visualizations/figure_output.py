@@ -19,15 +19,20 @@ from threadpoolctl import threadpool_limits
 FIGURES_DIR = Path(__file__).resolve().parent / "figures"
 
 
-def save_png(fig: plt.Figure, path: Path, *, dpi: int = 90,
+def save_png(fig: plt.Figure, path: Path, *, dpi: int = 90, quantize: bool = True,
              palette: Sequence[tuple[int, int, int]] | None = None) -> Path:
-    """Save ``fig`` as a palette PNG and close it; return ``path``.
+    """Save ``fig`` as a PNG and close it; return ``path``.
 
-    Without ``palette`` the 256 colours are chosen adaptively, which loses nothing visible in
-    line art and keeps files small. Figures with noisy MRI panels pass a fixed ``palette`` (a
-    ramp of greys plus the few colours drawn on top): an adaptive palette spends its entries on
-    the noise and the file grows.
+    With ``quantize`` (the default) the PNG is a palette image: without ``palette`` its 256
+    colours are chosen adaptively, which loses nothing visible in line art and keeps files
+    small; figures with noisy MRI panels pass a fixed ``palette`` (a ramp of greys plus the few
+    colours drawn on top), since an adaptive one spends its entries on the noise and the file
+    grows. ``quantize=False`` writes matplotlib's full-colour PNG.
     """
+    if not quantize:
+        fig.savefig(path, dpi=dpi)
+        plt.close(fig)
+        return path
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=dpi)
     plt.close(fig)

@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from figure_output import run  # noqa: E402 - sibling module
+from figure_output import run, save_png  # noqa: E402 - sibling module
 from scipy.special import gammaln  # noqa: E402
 
 from neuropathology import scratch  # noqa: E402
@@ -44,10 +44,7 @@ def activations(out: Path) -> Path:
         ax.set_xlabel("$z$")
         ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    path = out / "session01_activations.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "session01_activations.png", dpi=100, quantize=False)
 
 
 def xor_geometry(out: Path) -> Path:
@@ -72,10 +69,7 @@ def xor_geometry(out: Path) -> Path:
     axes[0].legend(loc="upper right", fontsize=8)
     axes[1].legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    path = out / "session01_xor_geometry.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "session01_xor_geometry.png", dpi=100, quantize=False)
 
 
 def gradient_norms(out: Path) -> Path:
@@ -115,10 +109,7 @@ def gradient_norms(out: Path) -> Path:
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     fig.tight_layout()
-    path = out / "session01_gradient_norms.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "session01_gradient_norms.png", dpi=100, quantize=False)
 
 
 # ------------------------------------------------------------------ Part A: geometric intuition
@@ -162,10 +153,7 @@ def high_dimensions(out: Path) -> Path:
     axes[2].grid(alpha=0.3, which="both")
     assert np.isclose(ratio[1], np.pi / 4) and ratio[9] < 0.003
     fig.tight_layout()
-    path = out / "session01_high_dimensions.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "session01_high_dimensions.png", dpi=90, quantize=False)
 
 
 def mri_pca(out: Path) -> Path:
@@ -208,10 +196,7 @@ def mri_pca(out: Path) -> Path:
         a.set_title(title, fontsize=10)
         a.axis("off")
     fig.tight_layout()
-    path = out / "session01_mri_pca.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "session01_mri_pca.png", dpi=90, quantize=False)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -290,10 +275,7 @@ def linear_partition(out: Path) -> Path:
         ax.set_xlabel("$x_1$")
         ax.set_ylabel("$x_2$")
     fig.tight_layout()
-    path = out / "session01_linear_partition.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "session01_linear_partition.png", dpi=90, quantize=False)
 
 
 def activation_maps(out: Path) -> Path:
@@ -332,10 +314,7 @@ def activation_maps(out: Path) -> Path:
     axes[0].set_ylim(-2.2, 2.2)
     axes[0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    path = out / "session01_activation_maps.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "session01_activation_maps.png", dpi=90, quantize=False)
 
 
 def two_spirals(n: int, noise: float, rng: np.random.Generator, turns: float = 2.0
@@ -406,10 +385,7 @@ def layer_representations(out: Path) -> Path:
     axes[3].set_ylim(-1.05, 1.05)
     axes[3].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
-    path = out / "session01_layer_representations.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "session01_layer_representations.png", dpi=90, quantize=False)
 
 
 def linear_regions(out: Path) -> Path:
@@ -445,10 +421,7 @@ def linear_regions(out: Path) -> Path:
         ax.set_ylabel("$x_2$")
     axes[1].contour(gx, gy, output, levels=15, colors="k", linewidths=0.5, alpha=0.6)
     fig.tight_layout()
-    path = out / "session01_linear_regions.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "session01_linear_regions.png", dpi=90, quantize=False)
 
 
 def sawtooth(out: Path) -> Path:
@@ -470,10 +443,7 @@ def sawtooth(out: Path) -> Path:
         ax.set_xlabel("$x$")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = out / "session01_sawtooth.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "session01_sawtooth.png", dpi=90, quantize=False)
 
 
 def tent_power(v: np.ndarray, k: int) -> np.ndarray:
@@ -537,10 +507,7 @@ def gd_paths(out: Path) -> Path:
     axes[1].grid(alpha=0.3, which="both")
     axes[1].legend(fontsize=8)
     fig.tight_layout()
-    path = out / "session01_gd_paths.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "session01_gd_paths.png", dpi=90, quantize=False)
 
 
 FIGURES = (activations, xor_geometry, gradient_norms, high_dimensions, mri_pca, hyperplane,
