@@ -20,22 +20,22 @@ FIGURES_DIR = Path(__file__).resolve().parent / "figures"
 
 
 def save_png(fig: plt.Figure, path: Path, *, dpi: int = 90, quantize: bool = True,
-             palette: Sequence[tuple[int, int, int]] | None = None) -> Path:
+             palette: Sequence[tuple[int, int, int]] | None = None, tight: bool = False) -> Path:
     """Save ``fig`` as a PNG and close it; return ``path``.
 
     With ``quantize`` (the default) the PNG is a palette image: without ``palette`` its 256
     colours are chosen adaptively, which loses nothing visible in line art and keeps files
     small; figures with noisy MRI panels pass a fixed ``palette`` (a ramp of greys plus the few
     colours drawn on top), since an adaptive one spends its entries on the noise and the file
-    grows. ``quantize=False`` writes matplotlib's full-colour PNG.
+    grows. ``quantize=False`` writes matplotlib's full-colour PNG. ``tight`` crops the figure to
+    its drawn content (matplotlib's ``bbox_inches="tight"``).
     """
-    if not quantize:
-        fig.savefig(path, dpi=dpi)
-        plt.close(fig)
-        return path
     buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=dpi)
+    fig.savefig(buffer, dpi=dpi, bbox_inches="tight" if tight else None)
     plt.close(fig)
+    if not quantize:
+        path.write_bytes(buffer.getvalue())
+        return path
     buffer.seek(0)
     with Image.open(buffer) as image:
         rgb = image.convert("RGB")

@@ -235,10 +235,7 @@ def hyperplane(out: Path) -> Path:
         ax.set_xlabel("$x_1$")
         ax.set_ylabel("$x_2$")
     fig.colorbar(im, ax=axes, shrink=0.85, label="p")
-    path = out / "session01_hyperplane.png"
-    fig.savefig(path, dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_png(fig, out / "session01_hyperplane.png", dpi=90, quantize=False, tight=True)
 
 
 def linear_partition(out: Path) -> Path:
